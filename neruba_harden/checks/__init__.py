@@ -1,0 +1,1 @@
+"""One module per check area (migrations, secrets, clock, exposure, transport, proxy)."""

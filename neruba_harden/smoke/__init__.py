@@ -1,0 +1,1 @@
+"""The post-deploy smoke sequence: events, client, steps, runner and outcome classifier."""
