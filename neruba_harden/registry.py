@@ -11,17 +11,17 @@ import asyncio
 import importlib
 import inspect
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from neruba_harden import redact
 from neruba_harden.config import Settings
 from neruba_harden.errors import CheckError, ConfigError, NerubaError
 from neruba_harden.findings import Finding, Status
 
-CheckResult = Union[Iterable[Finding], Awaitable[Iterable[Finding]]]
+CheckResult = Iterable[Finding] | Awaitable[Iterable[Finding]]
 CheckFunc = Callable[["CheckContext"], CheckResult]
 
 DEFAULT_TIMEOUT_S = 30.0
