@@ -80,7 +80,7 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         value = self.get(name, {})
         if not isinstance(value, Mapping):
-            raise self._error(name, "must be a table")
+            raise self.error(name, "must be a table")
         return dict(value)
 
     def _where(self, key: str) -> str:
@@ -91,8 +91,11 @@ class Settings:
             return f"environment variable {ENV_PREFIX}{key.upper().replace('.', '__')}"
         return str(self.source) if self.source else "configuration"
 
-    def _error(self, key: str, problem: str) -> ConfigError:
+    def error(self, key: str, problem: str) -> ConfigError:
+        """A ConfigError that names where ``key`` came from (file, variable or flag)."""
         return ConfigError(f"{self._where(key)}: key '{key}' {problem}")
+
+
 
     def get_str(self, key: str, default: str | None = None) -> str | None:
         value = self.get(key, _MISSING)
@@ -100,31 +103,31 @@ class Settings:
             return default
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise self._error(key, f"must be a string, got {type(value).__name__}")
+        raise self.error(key, f"must be a string, got {type(value).__name__}")
 
     def get_float(self, key: str, default: float | None = None) -> float | None:
         value = self.get(key, _MISSING)
         if value is _MISSING or value is None:
             return default
         if isinstance(value, bool):
-            raise self._error(key, "must be a number, got a boolean")
+            raise self.error(key, "must be a number, got a boolean")
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise self._error(key, f"must be a number, got {value!r}") from None
+            raise self.error(key, f"must be a number, got {value!r}") from None
 
     def get_int(self, key: str, default: int | None = None) -> int | None:
         value = self.get(key, _MISSING)
         if value is _MISSING or value is None:
             return default
         if isinstance(value, bool):
-            raise self._error(key, "must be a whole number, got a boolean")
+            raise self.error(key, "must be a whole number, got a boolean")
         if isinstance(value, float) and not value.is_integer():
-            raise self._error(key, f"must be a whole number, got {value!r}")
+            raise self.error(key, f"must be a whole number, got {value!r}")
         try:
             return int(value)
         except (TypeError, ValueError):
-            raise self._error(key, f"must be a whole number, got {value!r}") from None
+            raise self.error(key, f"must be a whole number, got {value!r}") from None
 
     def get_bool(self, key: str, default: bool = False) -> bool:
         value = self.get(key, _MISSING)
@@ -136,7 +139,7 @@ class Settings:
             return True
         if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
             return False
-        raise self._error(key, f"must be true or false, got {value!r}")
+        raise self.error(key, f"must be true or false, got {value!r}")
 
     def get_list(self, key: str, default: list[str] | None = None) -> list[str]:
         value = self.get(key, _MISSING)
@@ -148,7 +151,7 @@ class Settings:
             isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
         ):
             return [str(v) for v in value]
-        raise self._error(key, "must be a list of strings")
+        raise self.error(key, "must be a list of strings")
 
     # -- environment ----------------------------------------------------------------------
     @property

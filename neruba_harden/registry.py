@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from neruba_harden import redact
 from neruba_harden.config import Settings
@@ -23,6 +23,7 @@ from neruba_harden.findings import Finding, Status
 
 CheckResult = Iterable[Finding] | Awaitable[Iterable[Finding]]
 CheckFunc = Callable[["CheckContext"], CheckResult]
+C = TypeVar("C", bound=CheckFunc)
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -69,10 +70,10 @@ def check(
     needs: Sequence[str] = (),
     emits: Sequence[str] = (),
     timeout: float | None = None,
-) -> Callable[[CheckFunc], CheckFunc]:
+) -> Callable[[C], C]:
     """Register a check function under ``check_id`` (``area.name``)."""
 
-    def decorate(func: CheckFunc) -> CheckFunc:
+    def decorate(func: C) -> C:
         spec = CheckSpec(
             check_id=check_id,
             title=title,
