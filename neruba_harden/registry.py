@@ -142,10 +142,18 @@ def select_checks(
 def filter_findings(
     findings: Iterable[Finding], only: Iterable[str] = (), skip: Iterable[str] = ()
 ) -> list[Finding]:
+    """Drop findings for skipped ids, and for ids outside --only.
+
+    A finding outside --only is kept when it is an `error`: it is the root cause that the
+    selected checks skipped on, and dropping it would turn "could not verify" into silence.
+    """
     only, skip = list(only), list(skip)
     kept = []
     for f in findings:
         if any(_matches(f.check_id, sel) for sel in skip):
+            continue
+        selected = not only or any(_matches(f.check_id, sel) or f.area == sel for sel in only)
+        if not selected and f.status is not Status.ERROR:
             continue
         kept.append(f)
     return kept

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -24,9 +25,37 @@ FORMATS: dict[str, str] = {
 }
 
 
+def scrub_report(report: Report) -> Report:
+    """A copy of ``report`` with every registered secret masked in every text field.
+
+    Scrubbing happens before rendering as well as after: a format's own escaping (JSON's
+    ``\\u`` escapes, XML entities) would otherwise hide a secret from the final scrub.
+    """
+    findings = [
+        f.with_(
+            summary=redact.scrub(f.summary),
+            hint=redact.scrub(f.hint),
+            title=redact.scrub(f.title),
+            location=redact.scrub(f.location) if f.location else f.location,
+            evidence=redact.scrub_obj(dict(f.evidence)),
+            waiver=(
+                replace(f.waiver, reason=redact.scrub(f.waiver.reason)) if f.waiver else None
+            ),
+        )
+        for f in report.findings
+    ]
+    return replace(
+        report,
+        findings=findings,
+        title=redact.scrub(report.title),
+        meta=redact.scrub_obj(report.meta),
+    )
+
+
 def render(report: Report, fmt: str, *, color: bool = False) -> str:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
+    report = scrub_report(report)
     module = importlib.import_module(FORMATS[fmt])
     if fmt == "text":
         text: str = module.render(report, color=color)
