@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from neruba_harden import __version__, redact
-from neruba_harden.errors import NerubaError
-from neruba_harden.findings import EXIT_USAGE
+from neruba_harden import __version__
+
+EXIT_USAGE = 2  # the same as neruba_harden.findings.EXIT_USAGE, without importing it
 
 # name -> ("module:attribute", one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -66,6 +66,8 @@ def cli() -> None:
 
 
 def fail_line(message: str) -> None:
+    from neruba_harden import redact
+
     click.echo(f"neruba-harden: error: {redact.scrub(message)}", err=True)
 
 
@@ -79,14 +81,16 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
-    except NerubaError as exc:
-        fail_line(str(exc))
-        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         fail_line("interrupted")
         sys.exit(130)
     except Exception as exc:  # one line, never a traceback (and never a secret)
-        fail_line(f"internal error: {type(exc).__name__}: {exc}")
+        from neruba_harden.errors import NerubaError
+
+        if isinstance(exc, NerubaError):
+            fail_line(str(exc))
+        else:
+            fail_line(f"internal error: {type(exc).__name__}: {exc}")
         sys.exit(EXIT_USAGE)
     sys.exit(rv if isinstance(rv, int) else 0)
 
