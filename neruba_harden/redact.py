@@ -81,15 +81,19 @@ def scrub_obj(obj: Any) -> Any:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs the fully formatted message of every record."""
+    """A logging filter that scrubs a record's message and its string arguments.
+
+    The arguments stay arguments (some formatters, uvicorn's access log among them, unpack
+    them), but every string among them is scrubbed.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not take the run down
-            message = str(record.msg)
-        record.msg = scrub(message)
-        record.args = None
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(scrub(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: scrub(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True
 
 

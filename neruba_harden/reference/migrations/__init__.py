@@ -1,0 +1,1 @@
+"""Alembic scripts of the reference receiver (a package so that env.py ships in wheels)."""
