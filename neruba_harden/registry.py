@@ -174,8 +174,12 @@ class CheckContext:
 
 
 def _error_finding(spec: CheckSpec, summary: str, hint: str = "", **evidence: Any) -> Finding:
+    summary = " ".join(redact.scrub(summary).split())
+    if len(summary) >= 80:  # summaries stay one short line; the whole message is evidence
+        evidence = {**evidence, "cause": summary}
+        summary = summary[:78] + "…"
     return Finding(
-        spec.check_id, Status.ERROR, redact.scrub(summary)[:200], redact.scrub_obj(evidence),
+        spec.check_id, Status.ERROR, summary, redact.scrub_obj(evidence),
         redact.scrub(hint), title=spec.title,
     )
 
