@@ -6,13 +6,28 @@ stay light until a network call is actually made.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import TYPE_CHECKING, Any
+
+from neruba_harden.errors import ConfigError
 
 if TYPE_CHECKING:
     import httpx
 
 USER_AGENT = "neruba-harden/0.1"
+
+
+def _verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """True/False, or an SSL context trusting the CA bundle at that path."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except FileNotFoundError:
+        raise ConfigError(f"ca_bundle {verify}: file not found") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"ca_bundle {verify}: not a PEM CA bundle ({_short(str(exc), 80)})") from None
 
 
 def make_async_client(
@@ -30,7 +45,7 @@ def make_async_client(
     """
     import httpx
 
-    verify_arg: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+    verify_arg = _verify(verify)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         verify=verify_arg,
@@ -53,7 +68,7 @@ def make_client(
     """The synchronous twin of :func:`make_async_client`."""
     import httpx
 
-    verify_arg: bool | ssl.SSLContext = verify if isinstance(verify, bool) else ssl.create_default_context(cafile=verify)
+    verify_arg = _verify(verify)
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         verify=verify_arg,
@@ -80,6 +95,15 @@ def describe_transport_error(exc: BaseException, url: str = "") -> str:
         }.get(type(exc), "timeout")
         return f"{kind} talking to{where}"
     if isinstance(exc, httpx.ConnectError):
+        # httpx (anyio) often says only "All connection attempts failed": the OS error is
+        # further down the chain of causes.
+        for cause in _causes(exc):
+            if isinstance(cause, socket.gaierror):
+                return f"DNS lookup failed for{where}"
+            if isinstance(cause, ConnectionRefusedError):
+                return f"connection refused by{where}"
+            if isinstance(cause, ssl.SSLError):
+                return f"TLS handshake failed with{where}: {_short(str(cause))}"
         if "certificate" in lowered or "ssl" in lowered or "tls" in lowered or "handshake" in lowered:
             return f"TLS handshake failed with{where}: {_short(text)}"
         if (
@@ -104,6 +128,15 @@ def describe_transport_error(exc: BaseException, url: str = "") -> str:
     if isinstance(exc, httpx.HTTPError):
         return f"request to{where} failed: {_short(text)}"
     return f"request to{where} failed: {type(exc).__name__}: {_short(text)}"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
 
 
 def _short(text: str, limit: int = 160) -> str:
