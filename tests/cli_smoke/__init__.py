@@ -1,0 +1,1 @@
+"""The `smoke`, `webhook` and `demo` commands, as an operator runs them."""

@@ -1,0 +1,1 @@
+"""The pytest plugin, driven through pytester as a user would drive it."""

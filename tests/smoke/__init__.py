@@ -1,0 +1,1 @@
+"""The smoke sequence, judged against the reference receiver and its fault switches."""
