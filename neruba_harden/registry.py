@@ -11,7 +11,7 @@ import asyncio
 import importlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -51,6 +51,11 @@ class CheckSpec:
     needs: tuple[str, ...] = ()
     emits: tuple[str, ...] = ()
     timeout_s: float | None = None
+    titles: tuple[tuple[str, str], ...] = ()
+
+    def title_of(self, check_id: str) -> str:
+        """The title of one emitted id (falls back to the check's own title)."""
+        return dict(self.titles).get(check_id, self.title)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -70,6 +75,7 @@ def check(
     needs: Sequence[str] = (),
     emits: Sequence[str] = (),
     timeout: float | None = None,
+    titles: Mapping[str, str] | None = None,
 ) -> Callable[[C], C]:
     """Register a check function under ``check_id`` (``area.name``)."""
 
@@ -83,6 +89,7 @@ def check(
             needs=tuple(needs),
             emits=tuple(emits),
             timeout_s=timeout,
+            titles=tuple((titles or {}).items()),
         )
         _REGISTRY[check_id] = spec
         return func

@@ -494,8 +494,12 @@ def _skip(check_id: str, reason: str, **evidence: Any) -> Finding:
 
 @check(
     CURRENT,
-    # One spec title covers the three ids in `neruba-harden checks`; findings carry their own.
     title="Alembic migrations: at every head, one head, no drift",
+    titles={
+        CURRENT: "The database is at every head of the script directory",
+        SINGLE_HEAD: "The script directory has a single head",
+        DRIFT: "The models match the database schema (alembic check)",
+    },
     area="migrations",
     tags=("database", "alembic"),
     needs=("migrations.script_location", "migrations.db"),

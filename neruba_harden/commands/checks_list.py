@@ -17,6 +17,7 @@ def checks(fmt: str) -> int:
     if fmt == "json":
         rows = [
             {"check_id": s.check_id, "area": s.area, "title": s.title, "ids": list(s.ids),
+             "titles": {i: s.title_of(i) for i in s.ids},
              "tags": list(s.tags), "needs": list(s.needs)}
             for s in specs
         ]
@@ -25,5 +26,5 @@ def checks(fmt: str) -> int:
     for spec in specs:
         for check_id in spec.ids:
             needs = f"  (needs {', '.join(spec.needs)})" if spec.needs else ""
-            click.echo(f"{check_id:<28} {spec.area:<11} {spec.title}{needs}")
+            click.echo(f"{check_id:<28} {spec.area:<11} {spec.title_of(check_id)}{needs}")
     return 0

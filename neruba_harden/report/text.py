@@ -44,8 +44,8 @@ def _label(finding: Finding, color: bool) -> str:
 
 
 def render_finding(finding: Finding, *, color: bool = False, width: int = 24) -> list[str]:
-    lines = [f"  {_label(finding, color)} {finding.check_id:<{width}} {finding.summary}"]
-    indent = " " * (10 + width)
+    lines = [f"  {_label(finding, color)} {finding.check_id:<{width}}  {finding.summary}"]
+    indent = " " * (11 + width)
     if finding.waived and finding.waiver is not None:
         lines.append(
             f"{indent}waived ({finding.status.value}) until {finding.waiver.until}: "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from neruba_harden.findings import Finding, skipped
 from neruba_harden.registry import CheckContext, check
-from neruba_harden.smoke.steps import CHECK_IDS
+from neruba_harden.smoke.steps import CHECK_IDS, TITLES
 from neruba_harden.smoke.target import SmokeTarget, target_configured
 
 __all__ = ["SEQUENCE_ID", "TARGET_CACHE_KEY", "smoke_sequence"]
@@ -33,6 +33,7 @@ SEQUENCE_TIMEOUT_S = 600.0
     needs=("url", "webhook_secret"),
     emits=(SEQUENCE_ID, *CHECK_IDS),
     timeout=SEQUENCE_TIMEOUT_S,
+    titles=TITLES,
 )
 async def smoke_sequence(ctx: CheckContext) -> list[Finding]:
     """Run the whole sequence against the configured receiver; one finding per step."""
