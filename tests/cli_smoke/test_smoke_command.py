@@ -68,7 +68,7 @@ def test_a_broken_control_fails_with_what_was_sent_and_what_came_back(
 ) -> None:
     code, out, err = run_cli("smoke", "--url", broken_receiver.url, "--secret", SECRET_REF)
     assert code == 1
-    assert "FAIL   smoke.failed    the retry of a failed event was swallowed as a duplicate" in out
+    assert "FAIL   smoke.failed     the retry of a failed event was swallowed as a duplicate" in out
     assert "retry: 200 duplicate, request id" in out
     assert "expected: 500 (or 503 with Retry-After) 'failed'" in out
     assert "hint: record the event as processed only after the handler succeeds" in out
@@ -84,7 +84,7 @@ def check_one_clear_line(out: str, err: str, code: int, expected_code: int, text
 
 def test_a_closed_port_cannot_be_verified(run_cli: RunCli) -> None:
     code, out, err = run_cli("smoke", "--url", closed_port_url(), "--secret", SECRET_REF)
-    check_one_clear_line(out, err, code, 3, "ERROR  smoke.accepted  connection refused by")
+    check_one_clear_line(out, err, code, 3, "ERROR  smoke.accepted   connection refused by")
 
 
 def test_a_dns_failure_cannot_be_verified(run_cli: RunCli) -> None:
@@ -102,9 +102,9 @@ def test_a_receiver_that_never_answers_times_out(run_cli: RunCli) -> None:
 
 @pytest.mark.parametrize(
     ("response", "line"),
-    [(REDIRECT, "FAIL   smoke.accepted  redirect: answered 307 to https://elsewhere.example"),
+    [(REDIRECT, "FAIL   smoke.accepted   redirect: answered 307 to https://elsewhere.example"),
      (HTML_ERROR_PAGE, "a fresh, signed event was answered 502 text/html"),
-     (PLAIN_OK, "WARN   smoke.accepted  unverified: 200 without an outcome field")],
+     (PLAIN_OK, "WARN   smoke.accepted   unverified: 200 without an outcome field")],
     ids=["redirect", "html-error-page", "non-json-body"],
 )
 def test_a_receiver_that_does_not_speak_the_contract_fails(run_cli: RunCli, response: object,

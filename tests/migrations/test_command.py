@@ -136,7 +136,7 @@ def test_missing_script_directory_exits_3_with_one_line(
     code, out, _ = cli(capsys, "migrations", "--script-location", str(tmp_path / "nope"),
                        "--db", sqlite_url(tmp_path))
     assert code == 3
-    assert "ERROR  migrations.current     Alembic script directory not found" in out
+    assert "ERROR  migrations.current      Alembic script directory not found" in out
     assert "Traceback" not in out
 
 
