@@ -403,8 +403,20 @@ async def _link(
             result["large"] = await _deliver(client, url, scheme, secret, run_id,
                                              f"chain_{name}_large", _large_data(run_id),
                                              event_type)
-        except ProbeError as exc:  # reachable, yet a big body kills the connection
-            result["large"] = {"ok": False, "cause": "dropped", "fault": exc.message}
+            return result
+        except ProbeError as exc:  # reachable, yet the big body's connection was dropped
+            first_fault = exc.message
+    # Once more on a fresh connection, with a fresh event id: a busy proxy may close a
+    # keep-alive connection under load, and one dropped connection proves nothing.
+    async with target.client() as client:
+        try:
+            result["large"] = await _deliver(client, url, scheme, secret, run_id,
+                                             f"chain_{name}_large2", _large_data(run_id),
+                                             event_type)
+            result["large"]["retried_after"] = first_fault
+        except ProbeError as exc:
+            result["large"] = {"ok": False, "cause": "dropped", "fault": exc.message,
+                               "first_fault": first_fault}
     return result
 
 

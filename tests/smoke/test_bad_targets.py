@@ -99,3 +99,12 @@ def test_an_outcome_that_contradicts_its_status_is_reported_not_crashed_on() -> 
     assert accepted.status is Status.WARN
     assert accepted.summary == "outcome 'accepted' came with status 500"
     assert result.statuses()["smoke.duplicate"] == "skip"
+
+
+def test_a_host_that_does_not_resolve_is_one_delivery_and_one_error() -> None:
+    # ~30 concurrent lookups of a dead name would each wait out the resolver's retries.
+    result = run_against("https://nonexistent.invalid")
+    finding = only_root_cause(result)
+    assert finding.check_id == "smoke.accepted"
+    assert "DNS lookup failed" in finding.summary
+    assert len(result.observations) == 1
