@@ -55,14 +55,41 @@ UNAVAILABLE = "unavailable"  # 5xx other than sealed, 429 rate limit, odd answer
 GLOBAL_KINDS = frozenset({CONFIG, UNREACHABLE, SEALED, UNINITIALISED, UNAVAILABLE})
 
 
-class VaultFault(SecretError):
-    """A Vault request failed in an expected way: one line, a kind, never a secret."""
+#: The cause of each kind in a few words: what a one-line summary says when the whole
+#: message (reference, address) does not fit in it.
+SHORT_CAUSES = {
+    CONFIG: "Vault is not configured",
+    UNREACHABLE: "Vault is unreachable",
+    SEALED: "Vault is sealed",
+    UNINITIALISED: "Vault is not initialised",
+    DENIED: "Vault denied the read",
+    MISSING_PATH: "no secret at that Vault path",
+    MISSING_KEY: "no such key in the Vault secret",
+    DELETED: "the Vault secret's version was deleted",
+    DESTROYED: "the Vault secret's version is destroyed",
+    UNAVAILABLE: "Vault is unavailable",
+}
 
-    def __init__(self, message: str, kind: str, detail: str = "") -> None:
+
+class VaultFault(SecretError):
+    """A Vault request failed in an expected way: one line, a kind, never a secret.
+
+    ``message`` is the whole line (for a reference: ``vault:kv/app#key: <cause>``);
+    ``cause`` is the fault alone, without the reference it concerned (``Vault at
+    https://vault:8200 is sealed``); ``short`` is the cause in a few words (``Vault is
+    sealed``), for summaries that must stay under 80 characters.
+    """
+
+    def __init__(self, message: str, kind: str, detail: str = "", cause: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.detail = detail  # e.g. "version 3, deleted 2026-01-31T10:00:00Z"
+        self.cause = cause or message
+
+    @property
+    def short(self) -> str:
+        return SHORT_CAUSES.get(self.kind, "Vault request failed")
 
 
 @dataclass(frozen=True)
@@ -390,13 +417,16 @@ def read_secret(ref: SecretRef, *, settings: Settings | None) -> str:
         client = vault_client(settings)
         secret = client.read_kv(ref.vault_mount, ref.vault_path)
     except VaultFault as exc:
-        raise VaultFault(f"{ref.text}: {exc.message}", exc.kind, exc.detail) from None
+        raise VaultFault(f"{ref.text}: {exc.message}", exc.kind, exc.detail,
+                         cause=exc.cause) from None
     key = ref.vault_key
     if key not in secret.values:
-        raise VaultFault(f"{ref.text}: no key '{key}' in the current version", MISSING_KEY)
+        cause = f"no key '{key}' in the current version"
+        raise VaultFault(f"{ref.text}: {cause}", MISSING_KEY, cause=cause)
     value = secret.values[key]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise VaultFault(f"{ref.text}: key '{key}' does not hold a string", MISSING_KEY)
+        cause = f"key '{key}' does not hold a string"
+        raise VaultFault(f"{ref.text}: {cause}", MISSING_KEY, cause=cause)
     text = str(value)
     redact.register(text)
     return text

@@ -204,6 +204,11 @@ def drift_options(settings: Settings) -> DriftOptions:
     return options
 
 
+def validate_settings(settings: Settings) -> None:
+    """Up-front validation (no network): ConfigError naming the file and the key."""
+    drift_options(settings)
+
+
 # -- querying -------------------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from neruba_harden.checks import probes
 from neruba_harden.checks.probes import Probe, ProbeError, Target
+from neruba_harden.config import Settings
 from neruba_harden.errors import ConfigError
 from neruba_harden.findings import Finding, errored, failed, passed, skipped
 from neruba_harden.registry import CheckContext, check
@@ -284,20 +285,45 @@ class Scanner:
         )
 
 
-def _extra_paths(ctx: CheckContext, key: str, default: Iterable[str] = ()) -> list[str]:
-    paths = ctx.settings.get_list(key, list(default))
+ErrorFor = Callable[[str, str], ConfigError]
+
+
+def _plain_error(key: str, problem: str) -> ConfigError:
+    return ConfigError(f"key '{key}' {problem}")
+
+
+def _paths(settings: Settings, key: str, default: Iterable[str] = (),
+           error: ErrorFor = _plain_error) -> list[str]:
+    paths = settings.get_list(key, list(default))
     for path in paths:
         if not path.startswith("/"):
-            raise ConfigError(f"key '{key}' must list paths starting with '/', got {path!r}")
+            raise error(key, f"must list paths starting with '/', got {path!r}")
     return paths[:MAX_EXTRA_PATHS]
 
 
-def docs_policy(ctx: CheckContext) -> str:
-    default = "deny" if ctx.settings.is_production else "allow"
-    policy = (ctx.settings.get_str("exposure.docs_policy", default) or default).lower()
+def _docs_policy(settings: Settings, error: ErrorFor = _plain_error) -> str:
+    default = "deny" if settings.is_production else "allow"
+    policy = (settings.get_str("exposure.docs_policy", default) or default).lower()
     if policy not in ("deny", "allow"):
-        raise ConfigError(f"key 'exposure.docs_policy' must be deny or allow, got {policy!r}")
+        raise error("exposure.docs_policy", f"must be deny or allow, got {policy!r}")
     return policy
+
+
+def _extra_paths(ctx: CheckContext, key: str, default: Iterable[str] = ()) -> list[str]:
+    return _paths(ctx.settings, key, default)
+
+
+def docs_policy(ctx: CheckContext) -> str:
+    return _docs_policy(ctx.settings)
+
+
+def validate_settings(settings: Settings) -> None:
+    """Up-front validation (no network): raise ConfigError naming the file and the key for
+    a malformed target key or exposure.* key."""
+    probes.validate_target_settings(settings)
+    _docs_policy(settings, settings.error)
+    for key in ("exposure.docs_paths", "exposure.debug_paths", "exposure.admin_paths"):
+        _paths(settings, key, error=settings.error)
 
 
 def _unique(paths: Iterable[str]) -> list[str]:

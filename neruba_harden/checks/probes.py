@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from neruba_harden.errors import CheckError, ConfigError
+from neruba_harden.errors import CheckError, ConfigError, SecretError
 
 if TYPE_CHECKING:
     import httpx
 
+    from neruba_harden.config import Settings
     from neruba_harden.registry import CheckContext
 
 BODY_CAP = 1 << 20  # 1 MiB: enough for any marker, far below a memory problem
@@ -167,15 +168,118 @@ def target_from(ctx: CheckContext) -> Target | None:
     )
 
 
-def validate_url(url: str, key: str) -> str:
+def _key_error(settings: Settings | None, key: str, problem: str) -> ConfigError:
+    """A ConfigError for ``key``: naming the file (or variable, or flag) when known."""
+    if settings is not None:
+        return settings.error(key, problem)
+    return ConfigError(f"key '{key}' {problem}")
+
+
+def validate_url(url: str, key: str, settings: Settings | None = None) -> str:
+    """The URL normalised; ConfigError (naming where ``key`` came from, given ``settings``)
+    when it is not an http(s) URL with a host. The value is never echoed: it may hold a
+    password."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"key '{key}' must be an http:// or https:// URL with a host")
+        raise _key_error(settings, key, "must be an http:// or https:// URL with a host")
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
-        raise ConfigError(f"key '{key}' has an invalid port") from None
+        raise _key_error(settings, key, "has an invalid port") from None
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+# -- up-front validation (no network, no secrets) -------------------------------------------
+
+def validate_ca_bundle(settings: Settings, key: str = "ca_bundle") -> None:
+    """``key``, when set, names a readable file of PEM CA certificates (read locally)."""
+    import ssl
+    from pathlib import Path
+
+    value = settings.get_str(key)
+    if not value:
+        return
+    if not Path(value).expanduser().is_file():
+        raise settings.error(key, f"names no file: {value}")
+    try:
+        ssl.create_default_context(cafile=str(Path(value).expanduser()))
+    except (OSError, ssl.SSLError):
+        raise settings.error(key, f"names a file that is not a PEM CA bundle: {value}") from None
+
+
+def validate_target_settings(settings: Settings) -> None:
+    """The target keys the exposure, transport and proxy checks read (see the module doc):
+    raise ConfigError naming the file and the key for a malformed one."""
+    for key in ("url", "http_url"):
+        value = settings.get_str(key)
+        if value:
+            validate_url(value, key, settings)
+    for key, default in (("webhook_path", DEFAULT_WEBHOOK_PATH), ("admin_path", DEFAULT_ADMIN_PATH)):
+        path = settings.get_str(key, default)
+        if not path or not path.startswith("/"):
+            raise settings.error(key, "must be a path starting with '/'")
+    validate_ca_bundle(settings)
+
+
+def validate_proxy_settings(settings: Settings) -> None:
+    """The proxy area's keys: the target keys plus ``origin_url``, ``scheme``,
+    ``webhook_secret`` (its type only: it is never resolved here), ``allow_http`` and
+    ``proxy.event_type``."""
+    from neruba_harden.webhooks import SCHEMES
+
+    validate_target_settings(settings)
+    origin = settings.get_str("origin_url")
+    if origin:
+        validate_url(origin, "origin_url", settings)
+    scheme = settings.get_str("scheme")
+    if scheme and scheme not in SCHEMES:
+        raise settings.error("scheme", f"must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    settings.get_str("webhook_secret")
+    settings.get_bool("allow_http")
+    settings.get_str("proxy.event_type")
+
+
+# -- secret references met inside a check ---------------------------------------------------
+
+def _secret_hint(exc: BaseException) -> str:
+    kind = getattr(exc, "kind", None)
+    return {
+        "sealed": "unseal Vault (vault operator unseal, or check its auto-unseal), then rerun",
+        "uninitialised": "initialise Vault and load the application's secrets",
+        "unreachable": "check vault.addr (or VAULT_ADDR), the network path and vault.ca_bundle",
+        "denied": "grant the token read on the secret's path, or fix vault.token",
+        "config": "set vault.addr and vault.token (see secrets.vault)",
+    }.get(kind or "", "fix the reference or write the secret it names (see secrets.refs)")
+
+
+def unresolved_secret(key: str, ref: str, exc: SecretError) -> CheckError:
+    """The CheckError for a secret reference that did not resolve: a summary that says
+    why in under 80 characters (``cannot resolve webhook_secret: Vault ... is sealed``),
+    the whole message as evidence."""
+    message = str(exc)
+    cause = getattr(exc, "cause", None) or message
+    prefix = f"{ref}: "
+    if cause.startswith(prefix):  # env:/file: errors lead with their reference
+        cause = cause[len(prefix):]
+    short = getattr(exc, "short", None)
+    if not isinstance(short, str):  # env: and file: faults: the variable is in the evidence
+        short = f"{ref} is not set" if cause.endswith(" is not set") else cause
+    summary = one_line(f"cannot resolve {key}: {cause}", f"cannot resolve {key}: {short}")
+    return CheckError(summary, _secret_hint(exc), {"key": key, "ref": ref, "cause": message})
+
+
+def resolve_webhook_secret(ctx: CheckContext, ref: str | None = None) -> str:
+    """Resolve ``webhook_secret`` (or ``ref``) for a check; a reference that does not
+    resolve (Vault sealed, variable unset...) is a CheckError whose summary names the
+    cause. A malformed reference stays a ConfigError."""
+    ref = ref or ctx.settings.get_str("webhook_secret")
+    if not ref:
+        raise CheckError("no webhook_secret configured (a secret reference)",
+                         "set webhook_secret to vault:MOUNT/PATH#KEY, env:NAME or file:PATH")
+    try:
+        return ctx.secret(ref)
+    except SecretError as exc:
+        raise unresolved_secret("webhook_secret", ref, exc) from None
 
 
 def default_http_url(url: str) -> str:

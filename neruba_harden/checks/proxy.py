@@ -463,7 +463,7 @@ async def check_signature_chain(ctx: CheckContext) -> list[Finding]:
         if url and _refuse_plain_http(ctx, url):
             return [skipped(CHAIN_ID, "refusing signed events over plain HTTP to a remote host",
                             url=url, to_allow="set allow_http = true (key 'allow_http')")]
-    secret = ctx.secret(ref)
+    secret = probes.resolve_webhook_secret(ctx, ref)
     event_type = ctx.settings.get_str("proxy.event_type", DEFAULT_EVENT_TYPE) or DEFAULT_EVENT_TYPE
     run_id = new_run_id()
     public = await _link(target, target.url, "public", scheme, secret, run_id, event_type)

@@ -69,6 +69,7 @@ from neruba_harden.vault import (
     KvVersion,
     VaultClient,
     VaultFault,
+    check_token_reference,
     token_source,
     vault_addr,
     vault_client,
@@ -188,6 +189,50 @@ def vault_refs(settings: Settings) -> dict[str, tuple[SecretRef, list[str]]]:
         if item.ref is not None and item.ref.kind == "vault":
             refs.setdefault(item.ref.text, (item.ref, []))[1].append(item.key)
     return refs
+
+
+def listed_refs(settings: Settings) -> list[SecretRef]:
+    """The ``secrets.refs`` list, each item parsed; a malformed item, or one that is not a
+    ``vault:`` reference, is a ConfigError naming it (``secrets.refs[0]``)."""
+    refs = []
+    for index, text in enumerate(settings.get_list("secrets.refs")):
+        key = f"secrets.refs[{index}]"
+        try:
+            ref = SecretRef.parse(text)
+        except ConfigError:
+            ref = None
+        if ref is None or ref.kind != "vault":
+            raise ConfigError(f"{settings._where('secrets.refs')}: key '{key}' must be a "
+                              f"vault:MOUNT/PATH#KEY reference")
+        refs.append(ref)
+    return refs
+
+
+def max_age_days(settings: Settings) -> int:
+    max_age = settings.get_int("secrets.max_age_days", DEFAULT_MAX_AGE_DAYS)
+    if max_age is None or max_age <= 0:
+        raise settings.error("secrets.max_age_days",
+                             f"must be a positive number of days, got {max_age!r}")
+    return max_age
+
+
+def validate_settings(settings: Settings) -> None:
+    """Up-front validation (no Vault, no database, no secret resolved): raise ConfigError
+    naming the file and the key for a malformed secrets.* or vault.* key."""
+    listed_refs(settings)
+    max_age_days(settings)
+    min_ttl = settings.get_int("secrets.min_token_ttl", DEFAULT_MIN_TOKEN_TTL)
+    if min_ttl is not None and min_ttl < 0:
+        raise settings.error("secrets.min_token_ttl", f"must be 0 or more seconds, got {min_ttl}")
+    for key in ("secrets.repo", "secrets.deploy_dir", "secrets.db", "vault.addr",
+                "vault.namespace", "vault.ca_bundle"):
+        settings.get_str(key)
+    timeout = settings.get_float("vault.timeout")
+    if timeout is not None and timeout <= 0:
+        raise settings.error("vault.timeout", f"must be more than 0 seconds, got {timeout:g}")
+    token = settings.get_str("vault.token")
+    if token:
+        check_token_reference(token, f"{settings._where('vault.token')}: key 'vault.token'")
 
 
 def _kv_paths(settings: Settings) -> list[tuple[str, str]]:
@@ -700,6 +745,7 @@ _REF_FAILS = {MISSING_PATH: "missing path", DENIED: "permission denied",
 
 @check(REFS, title="Every vault: reference resolves", needs=("secrets.refs", "vault.addr"))
 def check_refs(ctx: CheckContext) -> list[Finding]:
+    listed_refs(ctx.settings)  # a malformed secrets.refs item is a configuration error
     refs = vault_refs(ctx.settings)
     if not refs:
         return [skipped(REFS, "no vault: references configured")]
@@ -769,10 +815,7 @@ def check_rotation(ctx: CheckContext) -> list[Finding]:
     blocked = _blocked_skip(ROTATION, probe)
     if blocked is not None:
         return [blocked]
-    max_age = settings.get_int("secrets.max_age_days", DEFAULT_MAX_AGE_DAYS)
-    if max_age is None or max_age <= 0:
-        raise ConfigError(f"key 'secrets.max_age_days' must be a positive number of days, "
-                          f"got {max_age!r}")
+    max_age = max_age_days(settings)
     now = dt.datetime.now(dt.timezone.utc)
     evidence: dict[str, Any] = {"max_age_days": max_age}
     stale = unverified = dated = 0

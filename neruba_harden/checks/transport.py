@@ -30,11 +30,13 @@ import datetime as dt
 import socket
 import ssl
 import warnings
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from neruba_harden.checks import probes
 from neruba_harden.checks.probes import ProbeError
+from neruba_harden.config import Settings
 from neruba_harden.errors import CheckError, ConfigError
 from neruba_harden.findings import Finding, Status, failed, passed, skipped, warned
 from neruba_harden.registry import CheckContext, check
@@ -168,10 +170,29 @@ def _days(seconds: int) -> str:
 
 
 def _positive_int(ctx: CheckContext, key: str, default: int) -> int:
-    value = ctx.settings.get_int(key, default)
+    return _whole_number(ctx.settings, key, default)
+
+
+def _whole_number(settings: Settings, key: str, default: int,
+                  error: Callable[[str, str], ConfigError] | None = None) -> int:
+    value = settings.get_int(key, default)
     if value is None or value < 0:
-        raise ConfigError(f"key '{key}' must be zero or a positive whole number")
+        problem = "must be zero or a positive whole number"
+        raise error(key, problem) if error else ConfigError(f"key '{key}' {problem}")
     return value
+
+
+THRESHOLDS = (("transport.hsts_min_age", DEFAULT_HSTS_MIN_AGE),
+              ("transport.cert_fail_days", DEFAULT_CERT_FAIL_DAYS),
+              ("transport.cert_warn_days", DEFAULT_CERT_WARN_DAYS))
+
+
+def validate_settings(settings: Settings) -> None:
+    """Up-front validation (no network): raise ConfigError naming the file and the key for
+    a malformed target key or transport.* threshold."""
+    probes.validate_target_settings(settings)
+    for key, default in THRESHOLDS:
+        _whole_number(settings, key, default, settings.error)
 
 
 # -- transport.tls -------------------------------------------------------------------------

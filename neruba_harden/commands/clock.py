@@ -61,7 +61,7 @@ def clock(
     from neruba_harden.checks.clock import drift_options
 
     overrides = {"clock.servers": servers, "clock.warn": warn_s, "clock.fail": fail_s}
-    settings = load_for_command(config_file, env_name, overrides)
+    settings = load_for_command(config_file, env_name, overrides, areas=["clock"])
     drift_options(settings)  # a bad clock.* setting is a configuration error: exit 2
     return run_area_command(
         ["clock"], overrides, config_file=config_file, env_name=env_name, fmt=fmt,

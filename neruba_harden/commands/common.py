@@ -70,10 +70,57 @@ def build_report(
     return Report(waived, title=title, strict=strict, meta=info)
 
 
+# An area module that does not define ``validate_settings`` itself may have its validator
+# elsewhere: "module:function". (The proxy checks read the keys checks/probes.py owns.)
+AREA_VALIDATORS: dict[str, str] = {
+    "proxy": "neruba_harden.checks.probes:validate_proxy_settings",
+}
+
+
+def area_validator(area: str) -> Callable[[Settings], None] | None:
+    """The area's ``validate_settings(settings)``: its module's own, else AREA_VALIDATORS'."""
+    import importlib
+
+    from neruba_harden.registry import AREA_MODULES
+
+    module = importlib.import_module(AREA_MODULES[area])
+    validate = getattr(module, "validate_settings", None)
+    if not callable(validate) and area in AREA_VALIDATORS:
+        module_name, attr = AREA_VALIDATORS[area].split(":")
+        validate = getattr(importlib.import_module(module_name), attr)
+    return validate if callable(validate) else None
+
+
+def validate_areas(areas: Iterable[str] | None, settings: Settings) -> None:
+    """Check the keys of each area (all areas when None) before anything runs.
+
+    Each area's ``validate_settings(settings)`` raises ConfigError naming the file (or
+    variable, or flag) and the key: a malformed key is exit 2 for the whole command rather
+    than an `error` finding of one check. Validation does no network I/O and resolves no
+    secret. An unknown area is a ConfigError.
+    """
+    from neruba_harden.registry import AREA_MODULES, load_area
+
+    names = list(AREA_MODULES) if areas is None else list(dict.fromkeys(areas))
+    for area in sorted(names):
+        if area not in AREA_MODULES:
+            load_area(area)  # raises: unknown area
+        validate = area_validator(area)
+        if validate is not None:
+            validate(settings)
+
+
 def load_for_command(
-    config_file: str | None, env_name: str | None, overrides: Mapping[str, Any]
+    config_file: str | None, env_name: str | None, overrides: Mapping[str, Any],
+    *, areas: Iterable[str] = (),
 ) -> Settings:
-    return load_settings(config_file, env_name, {k: v for k, v in overrides.items() if v not in (None, (), [])})
+    """Load the settings for a command and validate the keys of ``areas`` (exit 2 on a
+    malformed one) before the command does anything else with them."""
+    settings = load_settings(
+        config_file, env_name, {k: v for k, v in overrides.items() if v not in (None, (), [])}
+    )
+    validate_areas(areas, settings)
+    return settings
 
 
 def run_area_command(
@@ -95,7 +142,8 @@ def run_area_command(
     from neruba_harden.report import emit
 
     if settings is None:
-        settings = load_for_command(config_file, env_name, overrides)
+        settings = load_for_command(config_file, env_name, overrides, areas=())
+    validate_areas(areas, settings)  # a malformed key is exit 2 before any check runs
     per_check = timeout or settings.get_float("timeout", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S
     specs = select_checks(areas, only, skip)
     ctx = CheckContext(settings=settings, timeout_s=per_check)

@@ -49,7 +49,7 @@ def run_target_command(
     """Validate the target settings (a bad URL is a usage error, exit 2), then run."""
     from neruba_harden.checks.probes import validate_url
 
-    settings = load_for_command(config_file, env_name, overrides)
+    settings = load_for_command(config_file, env_name, overrides, areas=[area])
     url = settings.get_str("url")
     if not url:
         raise ConfigError("no target: pass --url or set key 'url'")

@@ -63,7 +63,7 @@ def migrations(
         "migrations.alembic_ini": alembic_ini,
         "migrations.target_metadata": target_metadata,
     }
-    settings = load_for_command(config_file, env_name, overrides)
+    settings = load_for_command(config_file, env_name, overrides, areas=["migrations"])
     migrations_options(settings)  # a malformed migrations.* key is exit 2, not a finding
     return run_area_command(
         ["migrations"], overrides, config_file=config_file, env_name=env_name, fmt=fmt,

@@ -1,7 +1,8 @@
 """`neruba-harden preflight`: every configured check at once, one report, one exit code.
 
 A malformed key is exit 2 before anything runs: the core keys (timeout, environments,
-waivers) always, an area's keys when its module offers ``validate_settings``.
+waivers) always, and the keys of every selected area through its ``validate_settings``
+(:func:`neruba_harden.commands.common.validate_areas`; no network, no secret resolved).
 Checks of every area run concurrently, each under its own timeout; areas that are not
 configured for the selected environment report `skip` with the reason. An area whose module
 cannot be imported (a missing optional dependency, a broken install) becomes one `error`
@@ -10,7 +11,6 @@ finding (`<area>.load`) instead of stopping the run: the other areas are still v
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable, Sequence
 
@@ -23,6 +23,7 @@ from neruba_harden.commands.common import (
     load_for_command,
     progress,
     report_options,
+    validate_areas,
 )
 from neruba_harden.config import Settings
 from neruba_harden.errors import ConfigError
@@ -93,20 +94,6 @@ def select(
     return specs, errors
 
 
-def validate_settings(settings: Settings, areas: Iterable[str]) -> None:
-    """Let each selected area check its keys up front: a malformed key is exit 2 for the
-    whole run, not an `error` finding of one check.
-
-    An area opts in with a module-level ``validate_settings(settings)`` that raises
-    ConfigError naming the file and key.
-    """
-    for area in sorted(areas):
-        module = sys.modules.get(registry.AREA_MODULES.get(area, ""))
-        validate = getattr(module, "validate_settings", None)
-        if callable(validate):
-            validate(settings)
-
-
 def run_preflight(
     settings: Settings,
     *,
@@ -119,7 +106,8 @@ def run_preflight(
     per_check = timeout or settings.get_float("timeout", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S
     started = time.perf_counter()
     specs, load_errors = select(only, skip)
-    validate_settings(settings, {spec.area for spec in specs})
+    # Only the areas that loaded and have checks selected: a broken area is its load error.
+    validate_areas({spec.area for spec in specs}, settings)
     ctx = CheckContext(settings=settings, timeout_s=per_check)
     findings = run_checks(specs, ctx, on_finding=progress) if specs else []
     findings = filter_findings([*load_errors, *findings], only, skip)
@@ -159,7 +147,7 @@ def preflight(
     """
     from neruba_harden.report import emit
 
-    settings = load_for_command(config_file, env_name, {})
+    settings = load_for_command(config_file, env_name, {}, areas=())
     settings.get_float("timeout")  # a malformed timeout is a configuration error (exit 2)
     report = run_preflight(settings, only=only, skip=skip, strict=strict, timeout=timeout)
     emit(report, fmt, output)

@@ -77,7 +77,7 @@ def secrets(
         "secrets.min_token_ttl": min_token_ttl,
         "secrets.db": db,
     }
-    settings = load_for_command(config_file, env_name, overrides)
+    settings = load_for_command(config_file, env_name, overrides, areas=["secrets"])
     if extra_refs:
         configured = settings.get_list("secrets.refs")
         merged = [*configured, *(r for r in extra_refs if r not in configured)]

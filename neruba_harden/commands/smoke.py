@@ -92,7 +92,7 @@ def smoke(
         "admin_token": admin_token_ref,
         "timeout": timeout,
     }
-    settings = load_for_command(config_file, env_name, overrides)
+    settings = load_for_command(config_file, env_name, overrides, areas=["smoke"])
     target = SmokeTarget.from_settings(settings)
     click.echo(redact.scrub(f"smoke: {target.webhook_url} ({target.scheme})"), err=True)
     ctx = CheckContext(settings=settings, cache={TARGET_CACHE_KEY: target})

@@ -9,12 +9,15 @@ secret reference that does not resolve is this check's single ``error`` finding 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from neruba_harden.errors import SecretError
 from neruba_harden.findings import Finding, skipped
 from neruba_harden.registry import CheckContext, check
 from neruba_harden.smoke.steps import CHECK_IDS, TITLES
-from neruba_harden.smoke.target import SmokeTarget, target_configured
+from neruba_harden.smoke.target import SmokeTarget, target_configured, validate_settings
 
-__all__ = ["SEQUENCE_ID", "TARGET_CACHE_KEY", "smoke_sequence"]
+__all__ = ["SEQUENCE_ID", "TARGET_CACHE_KEY", "smoke_sequence", "validate_settings"]
 
 SEQUENCE_ID = "smoke.sequence"
 # A command that already resolved the target hands it over through CheckContext.cache.
@@ -41,9 +44,30 @@ async def smoke_sequence(ctx: CheckContext) -> list[Finding]:
     if not isinstance(target, SmokeTarget):
         if not target_configured(ctx.settings):
             return [skipped(SEQUENCE_ID, "no receiver configured (key 'url')")]
-        target = SmokeTarget.from_settings(ctx.settings, resolve=ctx.secret)
+        target = SmokeTarget.from_settings(ctx.settings, resolve=_resolver(ctx))
     from neruba_harden.smoke.runner import run_sequence_async
 
     result = await run_sequence_async(target)
     ctx.cache["smoke.result"] = result
     return result.findings
+
+
+def _resolver(ctx: CheckContext) -> Callable[[str], str]:
+    """ctx.secret, with a reference that does not resolve (Vault sealed, a variable unset)
+    turned into a CheckError whose summary names the key and the cause in one short line
+    (``cannot resolve webhook_secret: Vault at https://vault:8200 is sealed``)."""
+    from neruba_harden.checks.probes import unresolved_secret
+
+    keys: dict[str, str] = {}
+    for key in ("admin_token", "webhook_secret"):  # the webhook secret wins a shared ref
+        ref = ctx.settings.get_str(key)
+        if ref:
+            keys[ref.strip()] = key
+
+    def resolve(ref: str) -> str:
+        try:
+            return ctx.secret(ref)
+        except SecretError as exc:
+            raise unresolved_secret(keys.get(ref, "webhook_secret"), ref, exc) from None
+
+    return resolve

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from neruba_harden.config import Settings
 from neruba_harden.errors import ConfigError
 
-__all__ = ["SmokeTarget", "is_loopback", "target_configured"]
+__all__ = ["SmokeTarget", "is_loopback", "target_configured", "validate_settings"]
 
 SCHEMES = ("stripe", "standard")
 MAX_BURST = 500
@@ -45,6 +45,58 @@ def is_loopback(host: str) -> bool:
 def target_configured(settings: Settings) -> bool:
     """Whether a target URL is configured at all (the sequence is skipped otherwise)."""
     return bool(settings.get_str("url"))
+
+
+def validate_settings(settings: Settings, *, request_timeout: bool = False) -> None:
+    """Check the target keys that are set, before anything is resolved or sent: raise
+    ConfigError naming the file (or variable, or flag) and the key.
+
+    No secret is resolved and nothing touches the network: ``webhook_secret`` and
+    ``admin_token`` are checked for their type only (whether they are references at all is
+    for ``secrets.sources`` to report; resolving them is for the run). Neither is the
+    plain-http refusal checked here (a run-time refusal of the sequence, not a malformed
+    key). ``timeout`` is the per-check timeout as well as the smoke request timeout: its
+    upper bound (MAX_TIMEOUT_S) applies only with ``request_timeout``, when the target is
+    built.
+    """
+    url = settings.get_str("url")
+    if url:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise settings.error("url", "must be an http:// or https:// URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise settings.error("url", "has an invalid port") from None
+    settings.get_str("webhook_secret")
+    settings.get_str("admin_token")
+    scheme = settings.get_str("scheme")
+    if scheme and scheme not in SCHEMES:
+        raise settings.error("scheme", f"must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    webhook_path = settings.get_str("webhook_path")
+    if webhook_path and not webhook_path.startswith("/"):
+        raise settings.error("webhook_path", "must be a path starting with '/'")
+    readback_path = settings.get_str("readback_path")
+    if readback_path and (not readback_path.startswith("/") or "{event_id}" not in readback_path):
+        raise settings.error("readback_path", "must start with '/' and contain {event_id}")
+    burst = settings.get_int("burst")
+    if burst is not None and not 1 <= burst <= MAX_BURST:
+        raise settings.error("burst", f"must be between 1 and {MAX_BURST}, got {burst}")
+    tolerance = settings.get_int("tolerance")
+    if tolerance is not None and tolerance < 1:
+        raise settings.error("tolerance", f"must be at least 1 second, got {tolerance}")
+    timeout = settings.get_float("timeout")
+    if timeout is not None and timeout <= 0:
+        raise settings.error("timeout", f"must be more than 0 seconds, got {timeout:g}")
+    if request_timeout and timeout is not None and timeout > MAX_TIMEOUT_S:
+        raise settings.error(
+            "timeout", f"must be at most {MAX_TIMEOUT_S:g} seconds per request, got {timeout:g}")
+    settings.get_bool("allow_http")
+    settings.get_str("outcome_field")
+    settings.get_str("fail_event_type")
+    ca_bundle = settings.get_str("ca_bundle")
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise settings.error("ca_bundle", f"names no file: {ca_bundle}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -147,7 +199,12 @@ class SmokeTarget:
     def from_settings(
         cls, settings: Settings, *, resolve: SecretResolver | None = None
     ) -> SmokeTarget:
-        """Read the keys above; resolve the secret references (SecretError if one fails)."""
+        """Read the keys above; resolve the secret references (SecretError if one fails).
+
+        The keys are validated first (:func:`validate_settings`), so a malformed one is a
+        ConfigError naming the file and the key before any secret is resolved.
+        """
+        validate_settings(settings, request_timeout=True)
         if resolve is None:
             from neruba_harden.secretrefs import resolve_secret
 
