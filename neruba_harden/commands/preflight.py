@@ -148,6 +148,12 @@ def preflight(
     from neruba_harden.report import emit
 
     settings = load_for_command(config_file, env_name, {}, areas=())
+    if settings.source is None and not settings.data:
+        # A release gate that finds no configuration must not pass by skipping everything.
+        raise ConfigError(
+            "no configuration found: add neruba-harden.toml or [tool.neruba-harden] to "
+            "pyproject.toml (searched upwards from here), or pass --config FILE"
+        )
     settings.get_float("timeout")  # a malformed timeout is a configuration error (exit 2)
     report = run_preflight(settings, only=only, skip=skip, strict=strict, timeout=timeout)
     emit(report, fmt, output)

@@ -79,7 +79,10 @@ def sign(
     ref = settings.get_str("webhook_secret")
     if not ref:
         raise ConfigError("pass --secret REF (or set key 'webhook_secret')")
-    secret = resolve_secret(ref, settings=settings)
+    from neruba_harden.secretrefs import SecretRef
+
+    secret = resolve_secret(SecretRef.parse(ref, where="--secret (key 'webhook_secret')"),
+                            settings=settings)
     body = file.read()
     try:
         headers = sign_headers(chosen_scheme, body, secret, timestamp=timestamp,
