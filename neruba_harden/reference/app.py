@@ -28,7 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from neruba_harden.reference import docs
 from neruba_harden.reference import faults as F
 from neruba_harden.reference.settings import ReceiverSettings
-from neruba_harden.reference.store import Delivery, EventStore, Outcome, first_line, payload_hash
+from neruba_harden.reference.store import (
+    STATUS,
+    Delivery,
+    EventStore,
+    Outcome,
+    first_line,
+    payload_hash,
+)
 from neruba_harden.webhooks import (
     SignatureVerificationError,
     TimestampOutsideTolerance,
@@ -38,15 +45,6 @@ from neruba_harden.webhooks import (
 
 log = logging.getLogger("neruba_harden.reference")
 
-STATUS: dict[str, int] = {
-    "accepted": 200,
-    "duplicate": 200,
-    "replay": 400,
-    "rejected": 400,
-    "conflict": 422,
-    "in_flight": 409,
-    "failed": 500,
-}
 CONFLICT_TYPE = "urn:neruba-harden:problem:webhook-event-conflict"
 MAX_EVENT_ID = 255
 
@@ -114,6 +112,7 @@ class Receiver:
             request_id=request_id,
         )
         try:
+            # One trip to a worker thread: the store records the attempt itself.
             outcome = await run_in_threadpool(self.store.deliver, delivery)
         except Exception as exc:  # the database went away mid-flight
             log.error("request %s: storage error: %s", request_id, first_line(exc))
@@ -125,7 +124,7 @@ class Receiver:
                 status=503,
                 headers={"Retry-After": "5"},
             )
-        await self._record(event_id, outcome, request_id)
+        _log_outcome(request_id, event_id, outcome)
         if outcome == "conflict":
             return self._conflict(delivery)
         return self._answer(outcome, request_id, event_id=event_id)
@@ -168,8 +167,9 @@ class Receiver:
         return found
 
     async def _record(self, event_id: str | None, outcome: Outcome, request_id: str) -> None:
+        """Record a delivery the store never saw (rejected, replayed)."""
         status = STATUS[outcome]
-        log.info("request %s: event %s -> %s (%d)", request_id, event_id or "-", outcome, status)
+        _log_outcome(request_id, event_id, outcome)
         try:
             await run_in_threadpool(
                 self.store.record_delivery, event_id, outcome, status, request_id
@@ -273,6 +273,11 @@ class Receiver:
 
     async def redoc(self, request: Request) -> Response:
         return self._docs_allowed(request) or HTMLResponse(docs.REDOC_HTML)
+
+
+def _log_outcome(request_id: str, event_id: str | None, outcome: Outcome) -> None:
+    status = STATUS[outcome]
+    log.info("request %s: event %s -> %s (%d)", request_id, event_id or "-", outcome, status)
 
 
 def _parse_event(body: bytes) -> dict[str, Any]:

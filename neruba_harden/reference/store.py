@@ -1,16 +1,31 @@
 """Storage of the reference receiver: tables, engine setup and the atomic dedupe claim.
 
 The contract's duplicate guarantee rests on one rule: an event is claimed by INSERTing it
-under the UNIQUE constraint on `webhook_events.event_id`, never by checking first and
-inserting after. A delivery that loses the insert reads the winner's row and answers
-`duplicate`, `conflict` or `in_flight`; a `failed` event (or one left `processing` for
-longer than STALE_PROCESSING_S by a crash) is taken over by a conditional UPDATE, so only
-one retry processes it again. The side effect (one `side_effects` row, the
-"billing" write) and the `processed` mark commit in one transaction before the answer.
+under the UNIQUE constraint on `webhook_events.event_id` (`INSERT ... ON CONFLICT (event_id)
+DO NOTHING`: the claim is won by the one insert that takes effect), never by checking first
+and inserting after. A delivery whose insert did nothing reads the winner's row in the same
+transaction and answers `duplicate`, `conflict` or `in_flight`; a `failed` event (or one left
+`processing` for longer than STALE_PROCESSING_S by a crash) is taken over by a conditional
+UPDATE, so only one retry processes it again. The side effect (one `side_effects` row, the
+"billing" write), the `processed` mark and the delivery's own attempt record commit in one
+transaction before the answer.
 
-SQLite: WAL, a busy timeout, `BEGIN IMMEDIATE` for every transaction and an in-process lock
-that serialises writers, so a burst of concurrent deliveries neither deadlocks nor sees
-"database is locked". PostgreSQL: the unique index does the serialising.
+Every delivery attempt is recorded (`webhook_deliveries`), in the transaction that settles
+its outcome where there is one: a fresh event costs two transactions (the claim, then the
+work), a redelivery one.
+
+Cost: statements are built once at import and executed with parameters, so SQLAlchemy's
+compiled cache serves them without rebuilding or re-keying a construct per request.
+
+SQLite: WAL, a busy timeout, `BEGIN IMMEDIATE` for every write transaction and an in-process
+lock that serialises writers, so a burst of concurrent deliveries neither deadlocks nor sees
+"database is locked"; reads (the read-back) run in deferred transactions outside the lock.
+`synchronous=NORMAL`: in WAL mode a commit is in the log before the answer goes out, so it
+survives a crash of the receiver process; only a power loss or an OS crash before the next
+checkpoint can lose the last commits. That is the durability a reference receiver needs, at
+a fraction of `FULL`'s fsync per commit; a production receiver on SQLite that must survive
+power loss would set `synchronous=FULL`. PostgreSQL: the unique index does the serialising,
+and its commits are durable as configured on the server.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -37,6 +52,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -46,7 +62,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.sql.expression import Executable
 
 from neruba_harden.errors import NerubaError
 from neruba_harden.reference import faults as F
@@ -54,6 +71,17 @@ from neruba_harden.reference import faults as F
 log = logging.getLogger("neruba_harden.reference")
 
 Outcome = Literal["accepted", "duplicate", "replay", "rejected", "conflict", "in_flight", "failed"]
+
+# The status code of each outcome (CONTRACT.md); a delivery attempt is recorded with it.
+STATUS: dict[str, int] = {
+    "accepted": 200,
+    "duplicate": 200,
+    "replay": 400,
+    "rejected": 400,
+    "conflict": 422,
+    "in_flight": 409,
+    "failed": 500,
+}
 
 PROCESSING = "processing"
 PROCESSED = "processed"
@@ -117,6 +145,76 @@ webhook_claims = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
 )
 
+# -- statements ---------------------------------------------------------------------------
+# Built once and executed with parameter dicts: SQLAlchemy's compiled cache keys each one once
+# (the key is memoized on the construct) instead of rebuilding and re-keying it per request.
+
+_ev = webhook_events.c
+_INSERT_DELIVERY = insert(webhook_deliveries)
+_INSERT_SIDE_EFFECT = insert(side_effects)
+_SELECT_EVENT = select(_ev.payload_sha256, _ev.state, _ev.updated).where(
+    _ev.event_id == bindparam("b_event_id")
+)
+# Settle a claim, under its lease: only while `updated` is still the claim's own timestamp.
+_SETTLE = (
+    update(webhook_events)
+    .where(_ev.event_id == bindparam("b_event_id"))
+    .where(_ev.updated == bindparam("b_claimed_at", type_=_ev.updated.type))
+    .values(
+        state=bindparam("b_state", type_=_ev.state.type),
+        updated=bindparam("b_now", type_=_ev.updated.type),
+    )
+)
+# Take a failed (or abandoned) event over: the WHERE makes only one retry win it.
+_TAKE_OVER = (
+    update(webhook_events)
+    .where(_ev.event_id == bindparam("b_event_id"))
+    .where(
+        or_(
+            _ev.state == FAILED,
+            and_(
+                _ev.state == PROCESSING,
+                _ev.updated < bindparam("b_cutoff", type_=_ev.updated.type),
+            ),
+        )
+    )
+    .values(state=PROCESSING, updated=bindparam("b_now", type_=_ev.updated.type))
+)
+_COUNT_SIDE_EFFECTS = (
+    select(func.count())
+    .select_from(side_effects)
+    .where(side_effects.c.event_id == bindparam("b_event_id"))
+)
+_READ_ATTEMPTS = (
+    select(
+        webhook_deliveries.c.outcome,
+        webhook_deliveries.c.status,
+        webhook_deliveries.c.request_id,
+        webhook_deliveries.c.received_at,
+    )
+    .where(webhook_deliveries.c.event_id == bindparam("b_event_id"))
+    .order_by(webhook_deliveries.c.id)
+)
+
+
+def _claim_statement(dialect: str) -> Executable:
+    """`INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING id`: a row back = claim won.
+
+    (The returned row, not the row count: with SQLAlchemy's implicit RETURNING of the primary
+    key on PostgreSQL, the count reads -1.)
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        pg = postgresql.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
+        return pg.returning(webhook_events.c.id)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        lite = sqlite.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
+        return lite.returning(webhook_events.c.id)
+    raise StoreError(f"the reference receiver supports SQLite and PostgreSQL, not {dialect}")
+
 
 class StoreError(NerubaError):
     """The database URL is unusable or the database cannot be reached."""
@@ -161,6 +259,10 @@ def normalize_db_url(db_url: str) -> URL:
     return url
 
 
+# Execution option of the connections that only read (SQLite: a deferred transaction).
+READ_ONLY = "neruba_read_only"
+
+
 def make_engine(db_url: str) -> Engine:
     """An engine set up for concurrent webhook bursts on SQLite or PostgreSQL."""
     url = normalize_db_url(db_url)
@@ -198,9 +300,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    # Take the write lock up front: a deferred transaction that reads, then writes, can
-    # fail with "database is locked" regardless of the busy timeout.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writes take the write lock up front: a deferred transaction that reads, then writes,
+    # can fail with "database is locked" regardless of the busy timeout. Reads (the
+    # READ_ONLY execution option) stay deferred: in WAL mode they never wait for a writer.
+    # One statement with no parameters or result: sent on the driver connection directly.
+    mode = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute(mode)
 
 
 def first_line(exc: BaseException) -> str:
@@ -225,107 +332,115 @@ class EventStore:
         self.stale_after_s = stale_after_s
         self.faults = faults
         self.fail_event_type = fail_event_type
-        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        dialect = self.engine.dialect.name
+        self._claim = _claim_statement(dialect)
+        self._write_lock = threading.Lock() if dialect == "sqlite" else None
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        guard: AbstractContextManager[Any] = self._write_lock or nullcontext()
-        with guard, self.engine.begin() as conn:
+        """A write transaction (on SQLite: under the writer lock, BEGIN IMMEDIATE)."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, outside the writer lock."""
+        with self._reader.begin() as conn:
             yield conn
 
     # -- delivery --------------------------------------------------------------------------
 
     def deliver(self, delivery: Delivery) -> Outcome:
-        """Claim, process and answer one verified delivery (see the module docstring)."""
+        """Claim, process, record and answer one verified delivery (see the module docstring).
+
+        The attempt is in `webhook_deliveries` when this returns. When it raises (the
+        database failed), the attempt may be unrecorded, and a claim it made may stay
+        `processing` until a retry takes it over as stale.
+        """
         if F.NO_DEDUPE in self.faults:
-            return self._process_unguarded(delivery)
+            return self._recorded(delivery, self._process_unguarded(delivery))
         if F.RACY_DEDUPE in self.faults:
-            return self._deliver_racy(delivery)
+            return self._recorded(delivery, self._deliver_racy(delivery))
         initial = PROCESSED if F.DEDUPE_BEFORE_PROCESSING in self.faults else PROCESSING
         now = utcnow()
-        try:
-            with self._transaction() as conn:
-                conn.execute(
-                    insert(webhook_events).values(
-                        event_id=delivery.event_id,
-                        payload_sha256=delivery.payload_sha256,
-                        state=initial,
-                        type=delivery.type,
-                        first_seen=now,
-                        updated=now,
-                    )
-                )
-        except IntegrityError:
-            return self._deliver_seen(delivery)
-        return self._process(delivery, claimed_at=now)
+        with self._transaction() as conn:
+            claim = {
+                "event_id": delivery.event_id,
+                "payload_sha256": delivery.payload_sha256,
+                "state": initial,
+                "type": delivery.type,
+                "first_seen": now,
+                "updated": now,
+            }
+            if conn.execute(self._claim, claim).first() is not None:
+                claimed_at = now
+            else:
+                seen = self._deliver_seen(conn, delivery)
+                if not isinstance(seen, datetime):
+                    self._record(conn, delivery.event_id, seen, delivery.request_id)
+                    return seen
+                claimed_at = seen
+        return self._process(delivery, claimed_at=claimed_at)
 
-    def _deliver_seen(self, delivery: Delivery) -> Outcome:
-        """The claim insert lost: the event exists; answer from its row."""
-        row = self._event_row(delivery.event_id)
+    def _deliver_seen(self, conn: Connection, delivery: Delivery) -> Outcome | datetime:
+        """The claim insert did nothing: the event exists; answer from its row.
+
+        Returns the outcome, or the new lease (`updated`) when this delivery took a failed
+        or abandoned event over and must process it again.
+        """
+        key = {"b_event_id": delivery.event_id}
+        row = conn.execute(_SELECT_EVENT, key).first()
         if row is None:  # cannot happen (rows are never deleted); be safe, not sorry
             return "in_flight"
-        if row["payload_sha256"] != delivery.payload_sha256:
+        if row.payload_sha256 != delivery.payload_sha256:
             return "duplicate" if F.CONFLICT_IGNORED in self.faults else "conflict"
-        if row["state"] == PROCESSED:
+        if row.state == PROCESSED:
             return "duplicate"
         cutoff = utcnow() - timedelta(seconds=self.stale_after_s)
-        if row["state"] == PROCESSING and _aware(row["updated"]) >= cutoff:
+        if row.state == PROCESSING and _aware(row.updated) >= cutoff:
             return "in_flight"
         # Failed before (or abandoned mid-processing by a crash): exactly one retry takes
         # it over and processes it again.
         claimed_at = utcnow()
-        with self._transaction() as conn:
-            taken = conn.execute(
-                update(webhook_events)
-                .where(webhook_events.c.event_id == delivery.event_id)
-                .where(
-                    or_(
-                        webhook_events.c.state == FAILED,
-                        and_(
-                            webhook_events.c.state == PROCESSING,
-                            webhook_events.c.updated < cutoff,
-                        ),
-                    )
-                )
-                .values(state=PROCESSING, updated=claimed_at)
-            ).rowcount
-        if taken == 1:
-            return self._process(delivery, claimed_at=claimed_at)
-        row = self._event_row(delivery.event_id)
-        return "duplicate" if row is not None and row["state"] == PROCESSED else "in_flight"
+        taken = conn.execute(_TAKE_OVER, {**key, "b_cutoff": cutoff, "b_now": claimed_at})
+        if taken.rowcount == 1:
+            return claimed_at
+        row = conn.execute(_SELECT_EVENT, key).first()
+        return "duplicate" if row is not None and row.state == PROCESSED else "in_flight"
 
     def _process(self, delivery: Delivery, *, claimed_at: datetime) -> Outcome:
-        """Run the handler; its side effect and the `processed` mark commit together.
+        """Run the handler; its side effect, the `processed` mark and the attempt commit together.
 
         `claimed_at` (the row's `updated` when this delivery claimed it) is the lease: if a
         retry took a stale claim over meanwhile, this delivery's work is rolled back.
         """
-        mine = (webhook_events.c.event_id == delivery.event_id) & (
-            webhook_events.c.updated == claimed_at
-        )
+        lease = {"b_event_id": delivery.event_id, "b_claimed_at": claimed_at}
         try:
             with self._transaction() as conn:
                 self._handle(conn, delivery)
-                marked = conn.execute(
-                    update(webhook_events).where(mine).values(state=PROCESSED, updated=utcnow())
-                ).rowcount
-                if marked != 1:
+                marked = conn.execute(_SETTLE, {**lease, "b_state": PROCESSED, "b_now": utcnow()})
+                if marked.rowcount != 1:
                     raise ClaimLost(delivery.event_id)
+                self._record(conn, delivery.event_id, "accepted", delivery.request_id)
         except ClaimLost:
             log.warning(
                 "event %s: claim taken over by a retry; work rolled back", delivery.event_id
             )
-            return "in_flight"
+            return self._recorded(delivery, "in_flight")
         except Exception as exc:
             self._log_handler_failure(delivery, exc)
-            if F.DEDUPE_BEFORE_PROCESSING not in self.faults:
-                with self._transaction() as conn:
-                    conn.execute(
-                        update(webhook_events).where(mine).values(state=FAILED, updated=utcnow())
-                    )
+            with self._transaction() as conn:
+                if F.DEDUPE_BEFORE_PROCESSING not in self.faults:
+                    conn.execute(_SETTLE, {**lease, "b_state": FAILED, "b_now": utcnow()})
+                self._record(conn, delivery.event_id, "failed", delivery.request_id)
             return "failed"
         return "accepted"
 
@@ -334,12 +449,13 @@ class EventStore:
         if delivery.type == self.fail_event_type:
             raise HandlerFailed(f"injected failure for event type {delivery.type}")
         conn.execute(
-            insert(side_effects).values(
-                event_id=delivery.event_id,
-                kind="billing.recorded",
-                request_id=delivery.request_id,
-                created_at=utcnow(),
-            )
+            _INSERT_SIDE_EFFECT,
+            {
+                "event_id": delivery.event_id,
+                "kind": "billing.recorded",
+                "request_id": delivery.request_id,
+                "created_at": utcnow(),
+            },
         )
 
     def _process_unguarded(self, delivery: Delivery) -> Outcome:
@@ -423,45 +539,54 @@ class EventStore:
             )
 
     def _event_row(self, event_id: str) -> dict[str, Any] | None:
-        with self._transaction() as conn:
-            row = conn.execute(
-                select(webhook_events).where(webhook_events.c.event_id == event_id)
-            ).first()
+        with self._read() as conn:
+            row = conn.execute(_SELECT_EVENT, {"b_event_id": event_id}).first()
         return None if row is None else dict(row._mapping)
 
     # -- deliveries and read-back -------------------------------------------------------------
 
+    def _record(
+        self, conn: Connection, event_id: str | None, outcome: str, request_id: str
+    ) -> None:
+        conn.execute(
+            _INSERT_DELIVERY,
+            {
+                "event_id": event_id,
+                "outcome": outcome,
+                "status": STATUS[outcome],
+                "request_id": request_id,
+                "received_at": utcnow(),
+            },
+        )
+
+    def _recorded(self, delivery: Delivery, outcome: Outcome) -> Outcome:
+        """Record the attempt of a delivery whose outcome was settled without a record."""
+        self.record_delivery(delivery.event_id, outcome, STATUS[outcome], delivery.request_id)
+        return outcome
+
     def record_delivery(
         self, event_id: str | None, outcome: str, status: int, request_id: str
     ) -> None:
-        """Record one delivery attempt, whatever its outcome."""
+        """Record one delivery attempt, whatever its outcome (`deliver` records its own)."""
         with self._transaction() as conn:
             conn.execute(
-                insert(webhook_deliveries).values(
-                    event_id=event_id,
-                    outcome=outcome,
-                    status=status,
-                    request_id=request_id,
-                    received_at=utcnow(),
-                )
+                _INSERT_DELIVERY,
+                {
+                    "event_id": event_id,
+                    "outcome": outcome,
+                    "status": status,
+                    "request_id": request_id,
+                    "received_at": utcnow(),
+                },
             )
 
     def readback(self, event_id: str) -> dict[str, Any] | None:
         """The event's state, side-effect count and every delivery; None if never seen."""
-        with self._transaction() as conn:
-            row = conn.execute(
-                select(webhook_events).where(webhook_events.c.event_id == event_id)
-            ).first()
-            count = conn.execute(
-                select(func.count())
-                .select_from(side_effects)
-                .where(side_effects.c.event_id == event_id)
-            ).scalar_one()
-            attempts = conn.execute(
-                select(webhook_deliveries)
-                .where(webhook_deliveries.c.event_id == event_id)
-                .order_by(webhook_deliveries.c.id)
-            ).all()
+        key = {"b_event_id": event_id}
+        with self._read() as conn:
+            row = conn.execute(_SELECT_EVENT, key).first()
+            count = conn.execute(_COUNT_SIDE_EFFECTS, key).scalar_one()
+            attempts = conn.execute(_READ_ATTEMPTS, key).all()
         if row is None and not attempts:
             return None
         return {
