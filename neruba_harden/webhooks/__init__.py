@@ -17,6 +17,7 @@ No message ever contains a secret, a signature or a header value.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping, Sequence
 
@@ -128,6 +129,19 @@ def verify(
             payload, headers, secrets, tolerance=tolerance, now=now, check_future=check_future
         )
     raise _unknown_scheme(scheme)
+
+
+def require_valid_signature(signatures: Sequence[str], expected: Sequence[bytes]) -> None:
+    """Pass when any one presented signature equals any one expected one (rotation).
+
+    Comparisons are constant-time; a non-ASCII signature can never match.
+    """
+    if not any(
+        sig.isascii() and hmac.compare_digest(sig.encode(), exp)
+        for sig in signatures
+        for exp in expected
+    ):
+        raise SignatureVerificationError("no_valid_signature")
 
 
 def check_timestamp(

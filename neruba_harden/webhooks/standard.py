@@ -19,6 +19,7 @@ from neruba_harden.webhooks import (
     _parse_timestamp,
     _secret_list,
     check_timestamp,
+    require_valid_signature,
 )
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
@@ -97,12 +98,7 @@ def verify_headers(
         raise SignatureVerificationError(
             "malformed_header", "the webhook-id is not valid text"
         ) from None
-    if not any(
-        sig.isascii() and hmac.compare_digest(sig.encode(), exp)
-        for sig in signatures
-        for exp in expected
-    ):
-        raise SignatureVerificationError("no_valid_signature")
+    require_valid_signature(signatures, expected)
     return check_timestamp(timestamp, tolerance=tolerance, now=now, check_future=check_future)
 
 

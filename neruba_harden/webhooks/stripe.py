@@ -16,6 +16,7 @@ from neruba_harden.webhooks import (
     _parse_timestamp,
     _secret_list,
     check_timestamp,
+    require_valid_signature,
 )
 
 HEADER = "Stripe-Signature"
@@ -68,10 +69,5 @@ def verify_header(
         raise SignatureVerificationError("missing_header", f"the {HEADER} header is missing")
     timestamp, signatures = parse_header(header)
     expected = [compute_signature(payload, key, timestamp).encode() for key in keys]
-    if not any(
-        sig.isascii() and hmac.compare_digest(sig.encode(), exp)
-        for sig in signatures
-        for exp in expected
-    ):
-        raise SignatureVerificationError("no_valid_signature")
+    require_valid_signature(signatures, expected)
     return check_timestamp(timestamp, tolerance=tolerance, now=now, check_future=check_future)

@@ -10,6 +10,7 @@ from typing import Any
 from neruba_harden.config import load_settings
 from neruba_harden.findings import Finding
 from neruba_harden.registry import CheckContext, run_checks, select_checks
+from tests.support.findings import by_check_id
 
 
 def run_area(
@@ -21,13 +22,7 @@ def run_area(
         settings = load_settings(None, env, dict(overrides), environ={}, cwd=Path(empty))
     specs = select_checks([area], only=only)
     findings = run_checks(specs, CheckContext(settings=settings, timeout_s=timeout))
-    by_id: dict[str, Finding] = {}
-    for finding in findings:
-        assert finding.check_id not in by_id, f"two findings for {finding.check_id}"
-        assert len(finding.summary) < 80, finding.summary
-        assert "\n" not in finding.summary
-        by_id[finding.check_id] = finding
-    return by_id
+    return by_check_id(findings)
 
 
 def status_of(findings: Mapping[str, Finding]) -> dict[str, str]:

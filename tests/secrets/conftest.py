@@ -18,6 +18,7 @@ from neruba_harden.config import Settings
 from neruba_harden.findings import Finding
 from neruba_harden.registry import CheckContext, run_checks, select_checks
 from tests.conftest import CANARY_TOKEN, CANARY_WEBHOOK_SECRET
+from tests.support.findings import by_check_id
 from tests.support.vault_api_standin import VaultApiStandin
 
 TOKEN_ENV = "NERUBA_TEST_VAULT_TOKEN"
@@ -93,13 +94,7 @@ def run(settings: Settings, *check_ids: str, timeout: float = 20.0) -> dict[str,
     """Run the secrets checks (or only ``check_ids``); findings by check id."""
     specs = select_checks(["secrets"], only=check_ids)
     findings = run_checks(specs, CheckContext(settings=settings, timeout_s=timeout))
-    by_id: dict[str, Finding] = {}
-    for finding in findings:
-        assert finding.check_id not in by_id, f"two findings for {finding.check_id}"
-        assert len(finding.summary) < 80, finding.summary
-        assert "\n" not in finding.summary
-        by_id[finding.check_id] = finding
-    return by_id
+    return by_check_id(findings)
 
 
 def run_one(settings: Settings, check_id: str) -> Finding:
