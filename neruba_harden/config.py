@@ -29,6 +29,9 @@ CONFIG_FILE_NAME = "neruba-harden.toml"
 ENV_PREFIX = "NERUBA_HARDEN_"
 TABLE = "tool.neruba-harden"
 PRODUCTION_NAMES = frozenset({"production", "prod"})
+WELL_KNOWN_ENVIRONMENTS = frozenset(
+    {"development", "dev", "local", "test", "qa", "staging", "stage", "preview", *PRODUCTION_NAMES}
+)
 _MISSING = object()
 
 
@@ -277,6 +280,14 @@ def load_settings(
         if environments and chosen not in environments:
             known = ", ".join(sorted(environments)) or "none"
             raise ConfigError(f"{where}: environment '{chosen}' is not defined (defined: {known})")
+        if not environments and chosen not in WELL_KNOWN_ENVIRONMENTS:
+            # Without an [environments] table the name only selects a policy (production or
+            # not): a typo such as "producton" must not quietly select the lenient one.
+            known = ", ".join(sorted(WELL_KNOWN_ENVIRONMENTS))
+            raise ConfigError(
+                f"{where}: environment '{chosen}' is not defined (no [environments] table; "
+                f"without one, use one of: {known})"
+            )
         overlay = environments.get(chosen, {})
         if not isinstance(overlay, Mapping):
             raise ConfigError(f"{where}: key 'environments.{chosen}' must be a table")

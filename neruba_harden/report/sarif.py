@@ -77,7 +77,7 @@ def _properties(finding: Finding) -> dict[str, Any]:
     return properties
 
 
-def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
+def _result(finding: Finding, rule_index: int, fallback_location: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.check_id,
         "ruleIndex": rule_index,
@@ -85,8 +85,11 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "message": {"text": finding.summary},
         "properties": _properties(finding),
     }
-    if finding.location:
-        result["locations"] = [_artifact_location(finding.location)]
+    # Code scanning wants a location on every result: a finding about no particular file
+    # points at the configuration that enabled its check.
+    location = finding.location or fallback_location
+    if location:
+        result["locations"] = [_artifact_location(location)]
     if finding.waiver is not None:
         result["suppressions"] = [{
             "kind": "external",
@@ -102,8 +105,10 @@ def to_sarif(report: Report) -> dict[str, Any]:
     findings = report.sorted()
     rules = _rules(findings)
     index = {rule["id"]: i for i, rule in enumerate(rules)}
+    config = report.meta.get("config")
+    fallback = config if isinstance(config, str) and config else None
     results = [
-        _result(f, index[f.check_id]) for f in findings if f.status in LEVELS
+        _result(f, index[f.check_id], fallback) for f in findings if f.status in LEVELS
     ]
     run: dict[str, Any] = {
         "tool": {"driver": {

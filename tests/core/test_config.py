@@ -109,3 +109,13 @@ def test_waivers_are_parsed_and_validated(tmp_path: Path) -> None:
 def test_lists_accept_comma_separated_environment_values(tmp_path: Path) -> None:
     settings = load_settings(None, environ={"NERUBA_HARDEN_CLOCK__SERVERS": "a:123, b"}, cwd=tmp_path)
     assert settings.get_list("clock.servers") == ["a:123", "b"]
+
+
+def test_a_misspelt_environment_is_refused_even_without_an_environments_table(
+    tmp_path: Path,
+) -> None:
+    cfg = write(tmp_path, "neruba-harden.toml", 'url = "https://a.example"\n')
+    with pytest.raises(ConfigError, match=r"environment 'producton' is not defined"):
+        load_settings(cfg, "producton", environ={})
+    assert load_settings(cfg, "prod", environ={}).is_production
+    assert not load_settings(cfg, "staging", environ={}).is_production

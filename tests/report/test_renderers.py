@@ -236,3 +236,20 @@ def test_sarif_locations(location: str, expected: dict[str, Any], sarif_schema: 
     log = validate_sarif(render(report, "sarif"), sarif_schema)
     (result,) = log["runs"][0]["results"]
     assert result["locations"] == [{"physicalLocation": expected}]
+
+
+def test_sarif_results_without_a_file_point_at_the_configuration(
+    sarif_schema: dict[str, Any],
+) -> None:
+    from neruba_harden.findings import Finding
+
+    report = Report(
+        [Finding("exposure.docs", Status.FAIL, "docs open in production"),
+         Finding("secrets.env-files", Status.FAIL, "tracked .env", location="deploy/.env")],
+        meta={"config": "/srv/app/neruba-harden.toml"},
+    )
+    log = validate_sarif(render(report, "sarif"), sarif_schema)
+    uris = {r["ruleId"]: r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in log["runs"][0]["results"]}
+    assert uris == {"exposure.docs": "file:///srv/app/neruba-harden.toml",
+                    "secrets.env-files": "deploy/.env"}
