@@ -38,7 +38,7 @@ from neruba_harden.checks import probes
 from neruba_harden.checks.probes import Probe, ProbeError, Target
 from neruba_harden.config import Settings
 from neruba_harden.errors import ConfigError
-from neruba_harden.findings import Finding, errored, failed, passed, skipped
+from neruba_harden.findings import Finding, errored, failed, passed
 from neruba_harden.registry import CheckContext, check
 
 if TYPE_CHECKING:
@@ -348,7 +348,7 @@ def _unverified(check_id: str, verdicts: list[Verdict], **evidence: Any) -> Find
 async def check_docs(ctx: CheckContext) -> list[Finding]:
     target = probes.target_from(ctx)
     if target is None:
-        return [skipped(DOCS_ID, "no url configured (set 'url' or pass --url)")]
+        return [probes.no_target(DOCS_ID)]
     policy = docs_policy(ctx)
     paths = _unique([*DOCS_PATHS, *_extra_paths(ctx, "exposure.docs_paths")])
     async with target.client() as client:
@@ -388,7 +388,7 @@ def _surface_marker(surface: Surface) -> Callable[[Probe], str | None]:
 async def check_debug(ctx: CheckContext) -> list[Finding]:
     target = probes.target_from(ctx)
     if target is None:
-        return [skipped(DEBUG_ID, "no url configured (set 'url' or pass --url)")]
+        return [probes.no_target(DEBUG_ID)]
     known = {s.path for s in DEBUG_SURFACES}
     extra = [p for p in _extra_paths(ctx, "exposure.debug_paths") if p not in known]
     admin = _extra_paths(ctx, "exposure.admin_paths", DEFAULT_ADMIN_PATHS)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from neruba_harden.errors import CheckError, ConfigError, SecretError
+from neruba_harden.findings import Finding, skipped
 
 if TYPE_CHECKING:
     import httpx
@@ -280,6 +281,11 @@ def resolve_webhook_secret(ctx: CheckContext, ref: str | None = None) -> str:
         return ctx.secret(ref)
     except SecretError as exc:
         raise unresolved_secret("webhook_secret", ref, exc) from None
+
+
+def no_target(check_id: str) -> Finding:
+    """The skip of a check that has no target URL configured."""
+    return skipped(check_id, "no url configured (set 'url' or pass --url)")
 
 
 def default_http_url(url: str) -> str:

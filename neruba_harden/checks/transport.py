@@ -52,10 +52,6 @@ DEFAULT_CERT_WARN_DAYS = 30
 LEGACY_VERSIONS = (("TLSv1", "TLSv1"), ("TLSv1.1", "TLSv1_1"))
 
 
-def _not_configured(check_id: str) -> Finding:
-    return skipped(check_id, "no url configured (set 'url' or pass --url)")
-
-
 # -- transport.https-redirect --------------------------------------------------------------
 
 @check(REDIRECT_ID, title="Plain HTTP redirects to HTTPS on the same host", area="transport",
@@ -63,7 +59,7 @@ def _not_configured(check_id: str) -> Finding:
 async def check_https_redirect(ctx: CheckContext) -> list[Finding]:
     target = probes.target_from(ctx)
     if target is None:
-        return [_not_configured(REDIRECT_ID)]
+        return [probes.no_target(REDIRECT_ID)]
     url = target.http_url
     async with target.client() as client:
         try:
@@ -124,7 +120,7 @@ def parse_hsts(value: str) -> dict[str, Any]:
 async def check_hsts(ctx: CheckContext) -> list[Finding]:
     target = probes.target_from(ctx)
     if target is None:
-        return [_not_configured(HSTS_ID)]
+        return [probes.no_target(HSTS_ID)]
     if not target.is_https:
         return [skipped(HSTS_ID, "url is not https: HSTS only counts on HTTPS responses",
                         url=target.url)]
@@ -350,7 +346,7 @@ async def _unverified_der(host: str, port: int, timeout: float) -> bytes | None:
 async def check_tls(ctx: CheckContext) -> list[Finding]:
     target = probes.target_from(ctx)
     if target is None:
-        return [_not_configured(TLS_ID)]
+        return [probes.no_target(TLS_ID)]
     if not target.is_https:
         return [skipped(TLS_ID, "url is not https: no TLS to check", url=target.url)]
     fail_days = _positive_int(ctx, "transport.cert_fail_days", DEFAULT_CERT_FAIL_DAYS)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from neruba_harden.checks.exposure import DEBUG_SURFACES, docs_marker
+from neruba_harden.checks.ingress import _classify
 from neruba_harden.checks.probes import Probe, default_http_url, fault_line, is_login_url
-from neruba_harden.checks.proxy import _classify, reflections
+from neruba_harden.checks.proxy import reflections
 from neruba_harden.checks.transport import parse_hsts
 
 
