@@ -30,6 +30,21 @@ def _verify(verify: bool | str) -> bool | ssl.SSLContext:
         raise ConfigError(f"ca_bundle {verify}: not a PEM CA bundle ({_short(str(exc), 80)})") from None
 
 
+def _client_options(
+    timeout: float, verify: bool | str, follow_redirects: bool, headers: dict[str, str] | None
+) -> dict[str, Any]:
+    """What every client gets: a timeout on every phase, our CA choice, no proxy from env."""
+    import httpx
+
+    return {
+        "timeout": httpx.Timeout(timeout),
+        "verify": _verify(verify),
+        "follow_redirects": follow_redirects,
+        "headers": {"User-Agent": USER_AGENT, **(headers or {})},
+        "trust_env": False,
+    }
+
+
 def make_async_client(
     timeout: float,
     *,
@@ -45,14 +60,9 @@ def make_async_client(
     """
     import httpx
 
-    verify_arg = _verify(verify)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        verify=verify_arg,
-        follow_redirects=follow_redirects,
-        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        **_client_options(timeout, verify, follow_redirects, headers),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
-        trust_env=False,
         **kwargs,
     )
 
@@ -68,15 +78,7 @@ def make_client(
     """The synchronous twin of :func:`make_async_client`."""
     import httpx
 
-    verify_arg = _verify(verify)
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout),
-        verify=verify_arg,
-        follow_redirects=follow_redirects,
-        headers={"User-Agent": USER_AGENT, **(headers or {})},
-        trust_env=False,
-        **kwargs,
-    )
+    return httpx.Client(**_client_options(timeout, verify, follow_redirects, headers), **kwargs)
 
 
 def describe_transport_error(exc: BaseException, url: str = "") -> str:

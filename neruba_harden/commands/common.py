@@ -138,12 +138,17 @@ def run_area_command(
     skip: Iterable[str] = (),
     settings: Settings | None = None,
 ) -> int:
-    """Load settings, run the selected checks concurrently, emit the report, return exit."""
+    """Load settings, run the selected checks concurrently, emit the report, return exit.
+
+    ``settings``, when given, come from :func:`load_for_command` with the same ``areas``,
+    so they are already validated; otherwise they are loaded and validated here. Either way
+    a malformed key is exit 2 before any check runs.
+    """
     from neruba_harden.report import emit
 
     if settings is None:
-        settings = load_for_command(config_file, env_name, overrides, areas=())
-    validate_areas(areas, settings)  # a malformed key is exit 2 before any check runs
+        settings = load_for_command(config_file, env_name, overrides)
+        validate_areas(areas, settings)
     per_check = timeout or settings.get_float("timeout", DEFAULT_TIMEOUT_S) or DEFAULT_TIMEOUT_S
     specs = select_checks(areas, only, skip)
     ctx = CheckContext(settings=settings, timeout_s=per_check)

@@ -53,10 +53,11 @@ def run_target_command(
     url = settings.get_str("url")
     if not url:
         raise ConfigError("no target: pass --url or set key 'url'")
-    for key in ("url", "http_url", "origin_url"):
-        value = settings.get_str(key)
-        if value:
-            validate_url(value, key)
+    # url and http_url were validated with the area; origin_url is validated for every edge
+    # command, as a malformed one in the configuration is a usage error wherever it is read.
+    origin = settings.get_str("origin_url")
+    if origin:
+        validate_url(origin, "origin_url", settings)
     return run_area_command(
         [area], overrides, config_file=config_file, env_name=env_name, fmt=fmt,
         output=output, strict=strict, timeout=timeout, title=f"neruba-harden {area}",

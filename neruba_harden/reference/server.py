@@ -113,8 +113,10 @@ def running_receiver(
 def _wait_healthy(base_url: str, thread: threading.Thread, timeout: float) -> None:
     import httpx
 
+    from neruba_harden.http import make_client
+
     deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as client:
+    with make_client(1.0) as client:
         while True:
             if not thread.is_alive():
                 raise ServerError(f"the receiver at {base_url} stopped during start-up")
